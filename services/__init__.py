@@ -1,0 +1,1 @@
+"""The platform's five services; none imports another."""

@@ -1,0 +1,1 @@
+"""Mechanisms every service shares: settings, logging, db, http, auth, messaging, contracts."""

@@ -1,0 +1,3 @@
+from shared.auth.principal import Principal, Role
+
+__all__ = ["Principal", "Role"]

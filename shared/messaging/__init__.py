@@ -1,0 +1,1 @@
+"""The bus: a broker connection, a transactional outbox with its relay, an inbox, a consumer runner."""

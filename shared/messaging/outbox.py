@@ -1,0 +1,214 @@
+"""Transactional outbox: `stage` writes an event in the caller's transaction; the `Relay` publishes
+unsent rows in batches with confirms and marks them sent only after the broker confirmed them.
+
+Several relays (one per service instance) share one outbox: rows are claimed with
+`FOR UPDATE SKIP LOCKED` and stay locked until marked, so no row is published by two relays at once.
+The relay wakes on `LISTEN/NOTIFY` and also polls, so a lost notification only costs a poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.contracts.envelope import Event
+from shared.logging import get_logger
+from shared.messaging.broker import Broker, BrokerUnavailable, Outgoing
+from shared.observability import trace_headers
+
+log = get_logger("outbox")
+NOTIFY_CHANNEL = "outbox_staged"
+MAX_BACKOFF = timedelta(seconds=60)
+
+_INSERT = text(
+    "INSERT INTO outbox (id, routing_key, payload, headers) "
+    "VALUES (:id, :routing_key, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
+)
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+_CLAIM = text(
+    "SELECT id, routing_key, payload::text AS payload, headers::text AS headers FROM outbox "
+    "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_MARK_SENT = text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY(:ids)")
+_MARK_FAILED = text(
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
+    "next_attempt_at = now() + least(interval '1 second' * power(2, least(attempts, 6)), :max_backoff) "
+    "WHERE id = ANY(:ids)"
+)
+_PURGE = text("DELETE FROM outbox WHERE sent_at < now() - :retention")
+
+
+async def stage(session: AsyncSession, *events: Event[Any], producer: str | None = None) -> None:
+    """Write events into the outbox inside the session's open transaction."""
+    for event in events:
+        if producer and not event.producer:
+            event.producer = producer
+        await session.execute(
+            _INSERT,
+            {
+                "id": event.id,
+                "routing_key": event.routing_key,
+                "payload": event.model_dump_json(),
+                "headers": json.dumps({"correlation_id": event.correlation_id, **trace_headers()}),
+            },
+        )
+    if events:
+        await session.execute(_NOTIFY)
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failed: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        broker: Broker,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+        concurrency: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.retention = retention
+        self.concurrency = max(1, concurrency)
+        self.stats = RelayStats()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        # Several batch loops per relay: while one waits for its confirms another claims the next
+        # batch (SKIP LOCKED keeps them apart), so database round trips and confirms overlap.
+        loops = [asyncio.create_task(self._run()) for _ in range(self.concurrency)]
+        self._tasks = [*loops, asyncio.create_task(self._listen())]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        purge_every, since_purge = 600, 0
+        while not self._stopping:
+            try:
+                published = await self.publish_batch()
+            except Exception as exc:
+                log.warning("relay_batch_failed", error=str(exc))
+                published = 0
+                await asyncio.sleep(self.poll_seconds)
+            if published >= self.batch_size:
+                continue  # more may be waiting: do not sleep
+            since_purge += 1
+            if since_purge >= purge_every:
+                since_purge = 0
+                with contextlib.suppress(Exception):
+                    await self.purge()
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+
+    async def publish_batch(self) -> int:
+        """Claim a batch, publish it with all confirms in flight, record the outcome. One transaction."""
+        if not self.broker.is_connected:
+            return 0
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, {"limit": self.batch_size})).all()
+            if not rows:
+                return 0
+            messages = [
+                Outgoing(
+                    message_id=str(row.id),
+                    routing_key=row.routing_key,
+                    body=row.payload.encode(),
+                    headers=json.loads(row.headers or "{}"),
+                    correlation_id=json.loads(row.headers or "{}").get("correlation_id"),
+                )
+                for row in rows
+            ]
+            results = await self.broker.publish_many(messages)
+            sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+            failed = [(row.id, error) for row, error in zip(rows, results, strict=True) if error is not None]
+            if sent:
+                await conn.execute(_MARK_SENT, {"ids": sent})
+            if failed:
+                first_error = repr(failed[0][1])[:500]
+                await conn.execute(
+                    _MARK_FAILED,
+                    {"ids": [row_id for row_id, _ in failed], "error": first_error, "max_backoff": MAX_BACKOFF},
+                )
+                self.stats.failed += len(failed)
+                log.warning("relay_publish_failed", count=len(failed), error=first_error)
+        self.stats.published += len(sent)
+        self.stats.batches += 1
+        if failed and all(isinstance(e, BrokerUnavailable) for _, e in failed):
+            await asyncio.sleep(self.poll_seconds)
+        return len(sent)
+
+    async def purge(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_PURGE, {"retention": self.retention})
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; reconnect after a database restart."""
+        dsn = asyncpg_dsn(str(self.engine.url.render_as_string(hide_password=False)))
+        while not self._stopping:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()  # catch up on whatever was staged while we were not listening
+                while not conn.is_closed():
+                    await asyncio.sleep(self.poll_seconds * 5)
+                    await conn.execute("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay_listen_lost", error=str(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+
+async def pending_count(engine: AsyncEngine) -> tuple[int, float]:
+    """Unsent rows and the age in seconds of the oldest one (for health and metrics)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+                    "FROM outbox WHERE sent_at IS NULL"
+                )
+            )
+        ).one()
+    return int(row.n), float(row.age)
