@@ -32,7 +32,16 @@ import httpx
 from deploy.gateway.nginx import Gateway
 from deploy.gateway.render import GatewayConfig, RateLimits
 from deploy.gateway.routes import SERVICES
-from deploy.processes import pid_alive, pid_matches, port_free, port_open, read_pid, spawn, stop_processes, tail
+from deploy.processes import (
+    pid_alive,
+    pid_matches,
+    port_open,
+    read_pid,
+    spawn,
+    stop_processes,
+    tail,
+    wait_port_free,
+)
 from deploy.web import WebBuildError, build_web
 from shared.config import LOCAL_AMQP, LOCAL_PG
 
@@ -268,7 +277,7 @@ class Platform:
             if self._running_pid(instance) is not None:
                 self._say(f"{instance.name} already running on :{instance.port}")
                 continue
-            if not port_free(instance.port):
+            if not wait_port_free(instance.port):
                 raise PlatformError(f"port {instance.port} for {instance.name} is taken by another process")
             argv = [
                 sys.executable,

@@ -31,6 +31,17 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def wait_port_free(port: int, *, timeout: float = 10.0, host: str = "127.0.0.1") -> bool:
+    """True once `port` can be bound. Right after a server was killed its port stays taken for a few
+    milliseconds while the kernel tears down the connections it had: a restart must not fail on that."""
+    deadline = time.monotonic() + timeout
+    while not port_free(port, host):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def ephemeral_port_floor() -> int:
     """Where the kernel starts picking local ports for outgoing connections."""
     try:
