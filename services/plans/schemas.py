@@ -13,6 +13,7 @@ from shared.contracts.plans import PlanData
 
 
 def _plausible(value: datetime) -> datetime:
+    # Checked before the conversion to Asia/Shanghai: year 1 or 9999 with an offset overflows there.
     if not 2000 <= value.year <= 2100:
         raise ValueError("时间须在 2000 年至 2100 年之间")
     return value
@@ -21,8 +22,8 @@ def _plausible(value: datetime) -> datetime:
 #: Accepts naive (Asia/Shanghai) or offset times; answers in Asia/Shanghai with its offset.
 ShanghaiTime = Annotated[
     datetime,
-    AfterValidator(as_shanghai),
     AfterValidator(_plausible),
+    AfterValidator(as_shanghai),
     PlainSerializer(lambda v: as_shanghai(v).isoformat(), return_type=str, when_used="json"),
 ]
 Year = Annotated[int, Field(ge=2019, le=2100, description="申报年度")]

@@ -38,7 +38,18 @@ _CLAIM = text(
     "SELECT id, routing_key, payload::text AS payload, headers::text AS headers FROM outbox "
     "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
-_MARK_SENT = text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY(:ids)")
+SECRET_FIELDS_HEADER = "x-secret-fields"
+# A sent row keeps its event for a week (replays, audits), but not its secrets: the fields its data
+# class names secret are overwritten with the mask once the broker has confirmed the message.
+_MARK_SENT = text(
+    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, payload = CASE "
+    f"WHEN headers ? '{SECRET_FIELDS_HEADER}' AND jsonb_typeof(payload->'data') = 'object' "
+    "THEN jsonb_set(payload, '{data}', (payload->'data') || (SELECT jsonb_object_agg(f, to_jsonb(CAST(:mask AS text))) "
+    f"FROM jsonb_array_elements_text(headers->'{SECRET_FIELDS_HEADER}') AS f)) "
+    "ELSE payload END "
+    "WHERE id = ANY(:ids)"
+)
+SECRET_MASK = "***"
 _MARK_FAILED = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
     "next_attempt_at = now() + least(interval '1 second' * power(2, least(attempts, 6)), :max_backoff) "
@@ -58,11 +69,19 @@ async def stage(session: AsyncSession, *events: Event[Any], producer: str | None
                 "id": event.id,
                 "routing_key": event.routing_key,
                 "payload": event.model_dump_json(),
-                "headers": json.dumps({"correlation_id": event.correlation_id, **trace_headers()}),
+                "headers": json.dumps(_headers(event)),
             },
         )
     if events:
         await session.execute(_NOTIFY)
+
+
+def _headers(event: Event[Any]) -> dict[str, Any]:
+    headers: dict[str, Any] = {"correlation_id": event.correlation_id, **trace_headers()}
+    secrets = sorted(getattr(type(event.data), "SECRET_FIELDS", ()))
+    if secrets:
+        headers[SECRET_FIELDS_HEADER] = secrets
+    return headers
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -158,7 +177,7 @@ class Relay:
             sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
             failed = [(row.id, error) for row, error in zip(rows, results, strict=True) if error is not None]
             if sent:
-                await conn.execute(_MARK_SENT, {"ids": sent})
+                await conn.execute(_MARK_SENT, {"ids": sent, "mask": SECRET_MASK})
             if failed:
                 first_error = repr(failed[0][1])[:500]
                 await conn.execute(

@@ -108,6 +108,9 @@ async def test_first_batch_is_labelled_like_the_seeds(svc, roles) -> None:
         ({"by_major": None}, "by_major"),
         ({"opens_at": "0001-01-01T00:00:00"}, "opens_at"),
         ({"closes_at": "9999-12-31T23:59:59+08:00"}, "closes_at"),
+        ({"opens_at": "0001-01-01T00:00:00+08:00"}, "opens_at"),  # overflows when moved to UTC+8
+        ({"opens_at": "0001-01-01T00:00:00+14:00"}, "opens_at"),
+        ({"closes_at": "9999-12-31T23:59:59-12:00"}, "closes_at"),
         ({"title": "长" * 201}, "title"),
         ({"title": "bad\u0000title"}, "title"),
         ({"year": 10**30}, "year"),

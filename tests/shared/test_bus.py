@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import ClassVar
 
 import pytest
 
+from shared.contracts.envelope import Event
 from shared.messaging.broker import BrokerUnavailable, Outgoing
 from shared.messaging.parking import list_parked, replay_parked
+from shared.testing.bus import bus_probe
 from shared.testing.rig import Orphan, PingData, bus_rig, ping
 from tests.shared.faults import BrokerOutage
 
@@ -173,3 +176,27 @@ async def test_a_consumer_whose_channel_died_for_good_is_resubscribed(servers, r
         await rig.stage(ping(5))
         rig.new_relay(broker)
         await rig.wait_until(EFFECTS, 1, timeout=15)
+
+
+class SecretPingData(PingData):
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"code"})
+    code: str
+
+
+class SecretPing(Event[SecretPingData]):
+    TYPE = "testbus.secret.happened"
+    VERSION = 1
+
+
+async def test_a_sent_event_keeps_no_secret_in_the_outbox_but_the_consumer_got_it(servers, run_id) -> None:
+    async with bus_rig(servers, run_id, "secrets") as rig:
+        async with bus_probe(rig.amqp_url, rig.namespace, SecretPing.routing_key_for()) as probe:
+            broker = await rig.new_broker()
+            await rig.stage(SecretPing(subject="s-1", data=SecretPingData(n=5, code="654321")))
+            rig.new_relay(broker)
+            (delivered,) = await probe.wait_for(SecretPing.TYPE)
+        assert delivered["data"]["code"] == "654321"
+        await rig.wait_until(UNSENT, 0)
+        stored = await rig.scalar("SELECT payload FROM outbox")
+        assert stored["data"] == {"n": 5, "code": "***"}
+        assert stored["id"] == delivered["id"]
