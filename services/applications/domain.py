@@ -80,9 +80,22 @@ def require_editable(status: str) -> None:
         raise NotEditable()
 
 
-def require_deletable(status: str) -> None:
+def require_deletable(status: str, *, ever_submitted: bool) -> None:
+    """Only a draft that never went to review: a returned one keeps its review history."""
     if status != Status.draft:
         raise InvalidTransition("只有待提交（草稿）状态的申报可以删除。")
+    if ever_submitted:
+        raise InvalidTransition("已退回修改的申报保留审核记录，不能删除；请修改后重新提交。")
+
+
+def require_still_allowed(*, certificate_active: bool, allowed: set[str], codes: list[str]) -> None:
+    """At submission the certificate must still be offered and every major still allowed by it:
+    an organisation may withdraw either after the draft was saved."""
+    if not certificate_active:
+        raise ValidationFailed("certificate_id", "所选证书已停用，不能提交。")
+    refused = [i for i, code in enumerate(codes) if code not in allowed]
+    if refused:
+        raise MajorNotAllowed([f"majors.{i}.major_code" for i in refused])
 
 
 def submit_stage(status: str, *, municipal_review: bool) -> Stage:

@@ -375,6 +375,24 @@ async def _check_content(session: AsyncSession, body: ApplicationIn, plan: PlanC
     return Content(lines, total, faculty, venue, certificate)
 
 
+async def _require_content_still_allowed(session: AsyncSession, application: Application) -> None:
+    certificate = await session.get(CertificateCopy, application.certificate_id)
+    codes = list(
+        (
+            await session.scalars(
+                select(ApplicationMajor.major_code)
+                .where(ApplicationMajor.application_id == application.id)
+                .order_by(ApplicationMajor.position)
+            )
+        ).all()
+    )
+    domain.require_still_allowed(
+        certificate_active=certificate is not None and certificate.active,
+        allowed=set(certificate.major_codes) if certificate else set(),
+        codes=codes,
+    )
+
+
 async def _open_plan_for(session: AsyncSession, plan_id: str, institution: InstitutionCopy, now: datetime) -> PlanCopy:
     plan = await _plan(session, plan_id, lock=True)
     if plan is None or plan.state != "published":
@@ -527,11 +545,8 @@ async def update_application(
         institution = await _institution(session, principal)
         plan = await _open_plan_for(session, application.plan_id, institution, now)
         content = await _check_content(session, body, plan)
-        if (
-            await _live_duplicate(
-                session, application.institution_code, application.year, content.certificate.id, application.id
-            )
-            and application.status != Status.rejected
+        if await _live_duplicate(
+            session, application.institution_code, application.year, content.certificate.id, application.id
         ):
             raise DuplicateApplication()
         _apply_content(application, content)
@@ -551,7 +566,7 @@ async def delete_application(
     """Delete a draft (never a submitted, reviewed or rejected application) and its files."""
     async with session.begin():
         application = await _load(session, principal, application_id, lock=True)
-        domain.require_deletable(application.status)
+        domain.require_deletable(application.status, ever_submitted=application.submitted_at is not None)
         keys = list(
             (
                 await session.scalars(select(Attachment.storage_key).where(Attachment.application_id == application.id))
@@ -597,6 +612,7 @@ async def submit_application(
         review_stage = domain.submit_stage(application.status, municipal_review=bool(plan and plan.municipal_review))
         domain.require_open(_window(plan) or PlanWindow("", now, now), now)
         await _institution(session, principal)
+        await _require_content_still_allowed(session, application)
         application.status = Status.pending
         application.review_stage = review_stage
         application.returned_reason = None

@@ -42,6 +42,17 @@ TEMPLATES: dict[Purpose, str] = {
     Purpose.municipal_passed: "您单位申报的{certificate}（{level}）已通过市级审核，待省级审核。",
     Purpose.deadline_reminder: "{plan}将于{deadline}截止，您单位尚有未提交的申报，请及时提交。",
 }
+PURPOSE_NAMES: dict[Purpose, str] = {
+    Purpose.verification_code: "验证码",
+    Purpose.registration: "注册成功",
+    Purpose.password_reset: "密码重置",
+    Purpose.password_reset_by_department: "密码重置",
+    Purpose.approved: "审核通过",
+    Purpose.rejected: "审核不通过",
+    Purpose.returned: "退回修改",
+    Purpose.municipal_passed: "市级审核通过",
+    Purpose.deadline_reminder: "截止提醒",
+}
 #: Purposes whose text carries a secret: once masked, such a message can never be sent again.
 SECRET_PURPOSES = frozenset({"verification_code", "registration", "password_reset_by_department"})
 #: Fields that may be shortened (with an ellipsis) so the message fits one segment.
@@ -71,6 +82,10 @@ def render_sms(purpose: Purpose, fields: dict[str, str], secrets: frozenset[str]
             values[name] = values[name][:keep] + "…"
     masked = {k: (MASK if k in secrets else v) for k, v in values.items()}
     return SmsText(body=template.format(**values), masked=template.format(**masked))
+
+
+def purpose_name(purpose: Purpose) -> str:
+    return PURPOSE_NAMES[purpose]
 
 
 def level_name(level: str) -> str:

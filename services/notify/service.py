@@ -259,7 +259,9 @@ async def send_review_result(
             session, source=source, purpose=purpose, phone=phone, sms=sms, correlation_id=correlation_id, now=now
         )
     else:
-        log.warning("no_registered_mobile", institution_code=data.institution_code, purpose=purpose.value)
+        await alert_missing_mobile(
+            session, source=source, institution_code=data.institution_code, purpose=purpose, now=now
+        )
     title, body = domain.in_app_review_result(purpose, fields)
     recipients = await institution_accounts(session, institution_code=data.institution_code)
     await notify_accounts(
@@ -323,6 +325,20 @@ async def alert_operators(session: AsyncSession, *, source: str, data: SmsData, 
     return await notify_accounts(
         session, account_ids=recipients, source=source, kind="sms_failed", title="短信发送失败", body=body, now=now
     )
+
+
+async def alert_missing_mobile(
+    session: AsyncSession, *, source: str, institution_code: str, purpose: Purpose, now: datetime
+) -> int:
+    """An SMS that cannot even be addressed is not dropped silently: operators are told which school
+    has no registered mobile here (its account copy may lag behind identity), once per event."""
+    log.warning("no_registered_mobile", institution_code=institution_code, purpose=purpose.value)
+    body = f"院校{institution_code}没有登记手机号，{domain.purpose_name(purpose)}短信未能发送。请核对该校账号信息。"
+    recipients = await operator_accounts(session)
+    return await notify_accounts(
+        session, account_ids=recipients, source=source, kind="sms_unaddressed", title="短信无法发送", body=body,
+        now=now,
+    )  # fmt: skip
 
 
 # --- periodic jobs (each call one transaction, safe to run on several instances) ------------
@@ -427,6 +443,11 @@ async def send_deadline_reminders(session: AsyncSession, *, now: datetime, hours
             await queue_sms(
                 session, source=source, purpose=Purpose.deadline_reminder, phone=phone, sms=sms,
                 correlation_id=None, now=now,
+            )  # fmt: skip
+        else:
+            await alert_missing_mobile(
+                session, source=source, institution_code=due.institution_code, purpose=Purpose.deadline_reminder,
+                now=now,
             )  # fmt: skip
         recipients = await institution_accounts(session, institution_code=due.institution_code)
         body = domain.TEMPLATES[Purpose.deadline_reminder].format(**fields)

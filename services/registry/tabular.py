@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 
 from openpyxl import load_workbook
 
@@ -12,6 +11,7 @@ from services.registry.exceptions import ImportFileInvalid
 
 XLSX_MAGIC = b"PK\x03\x04"
 MAX_ROWS = 20_000
+UNREADABLE_XLSX = "无法读取该 Excel 文件，请确认是 .xlsx 格式且未损坏。"
 
 
 def _decode(content: bytes) -> str:
@@ -32,13 +32,26 @@ def _cell(value: object) -> str:
 
 
 def _read_xlsx(content: bytes) -> list[list[str]]:
+    # An uploaded workbook is untrusted input parsed by a third-party library: a broken package can
+    # fail in any of its layers (zip, XML, openpyxl's own model), and each such failure is the
+    # uploader's bad file, never a server error.
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ImportFileInvalid("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
+    except Exception as exc:
+        raise ImportFileInvalid(UNREADABLE_XLSX) from exc
     try:
-        sheet = workbook.worksheets[0]
-        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        if not workbook.worksheets:
+            raise ImportFileInvalid("Excel 文件中没有工作表。")
+        rows = []
+        for row in workbook.worksheets[0].iter_rows(values_only=True):
+            rows.append([_cell(v) for v in row])
+            if len(rows) > MAX_ROWS + 1:
+                break  # read_table refuses it; no need to inflate the rest
+        return rows
+    except ImportFileInvalid:
+        raise
+    except Exception as exc:
+        raise ImportFileInvalid(UNREADABLE_XLSX) from exc
     finally:
         workbook.close()
 

@@ -192,6 +192,28 @@ async def test_delete_only_drafts_and_events(world: World) -> None:
     submitted = await world.submitted(school, plan, cert)
     refused = await world.client.delete(f"{API}/{submitted['id']}", headers=school.headers)
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_transition"
+    returned = await world.review(submitted["id"], world.provincial(), decision="return", comment="请补充师资")
+    assert returned.json()["status"] == "draft"
+    kept = await world.client.delete(f"{API}/{submitted['id']}", headers=school.headers)
+    assert kept.status_code == 409 and "退回" in kept.json()["detail"], "a returned draft keeps its review history"
+    assert (await world.client.get(f"{API}/{submitted['id']}", headers=school.headers)).status_code == 200
+
+
+async def test_a_rejected_application_cannot_be_moved_onto_a_live_one(world: World) -> None:
+    plan = await world.plan(municipal_review=False)
+    school, first = await world.school(), await world.certificate()
+    second = await world.certificate(name="网络安全评估")
+    rejected = await world.submitted(school, plan, first)
+    await world.review(rejected["id"], world.provincial(), decision="reject", comment="材料不全")
+    live = await world.draft(school, plan, second)
+    current = (await world.client.get(f"{API}/{rejected['id']}", headers=school.headers)).json()
+    moved = await world.client.put(
+        f"{API}/{rejected['id']}",
+        json=world.body(plan, second),
+        headers={**school.headers, "If-Match": f'"{current["version"]}"'},
+    )
+    assert moved.status_code == 409 and moved.json()["code"] == "duplicate_application", moved.text
+    assert (await world.client.get(f"{API}/{live['id']}", headers=school.headers)).json()["certificate_id"] == second.id
 
 
 async def test_pre_submission_checklist(world: World) -> None:

@@ -143,3 +143,24 @@ async def test_submit_needs_the_profile_still_complete(world: World) -> None:
     assert refused.status_code == 422 and refused.json()["code"] == "profile_incomplete"
     fetched = (await world.client.get(f"{API}/{draft['id']}", headers=school.headers)).json()
     assert {c["item"]: c["ok"] for c in fetched["checks"]}["profile"] is False
+
+
+async def test_submit_refuses_a_certificate_or_major_withdrawn_since_the_draft(world: World) -> None:
+    plan, school = await world.plan(), await world.school()
+    cert = await world.certificate(majors=("460104", "510201"))
+    line = {"major_code": "510201", "students": 10, "teachers": 1, "trainees": 5}
+    draft = await world.draft(school, plan, cert, majors=[line])
+    await world.certificate(certificate_id=cert.id, org_id=cert.org_id, majors=("460104",), version=2)
+    withdrawn = await world.client.post(f"{API}/{draft['id']}/submit", headers=school.headers)
+    assert withdrawn.status_code == 422 and withdrawn.json()["code"] == "major_not_allowed", withdrawn.text
+    assert [e["field"] for e in withdrawn.json()["errors"]] == ["majors.0.major_code"]
+
+    await world.certificate(certificate_id=cert.id, org_id=cert.org_id, majors=("510201",), active=False, version=3)
+    retired = await world.client.post(f"{API}/{draft['id']}/submit", headers=school.headers)
+    assert retired.status_code == 422 and retired.json()["errors"][0]["field"] == "certificate_id"
+    kept = (await world.client.get(f"{API}/{draft['id']}", headers=school.headers)).json()
+    assert kept["status"] == "draft" and kept["version"] == draft["version"], "a refused submit changes nothing"
+
+    await world.certificate(certificate_id=cert.id, org_id=cert.org_id, majors=("510201",), version=4)
+    again = await world.client.post(f"{API}/{draft['id']}/submit", headers=school.headers)
+    assert again.status_code == 200 and again.json()["status"] == "pending"

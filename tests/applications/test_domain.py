@@ -87,10 +87,22 @@ def test_submit_edit_delete_per_status(status: str, _stage: str | None) -> None:
         with pytest.raises(NotEditable):
             domain.require_editable(status)
     if status == "draft":
-        domain.require_deletable(status)
+        domain.require_deletable(status, ever_submitted=False)
+        with pytest.raises(InvalidTransition):  # returned for modification: keeps its review history
+            domain.require_deletable(status, ever_submitted=True)
     else:
         with pytest.raises(InvalidTransition):
-            domain.require_deletable(status)
+            domain.require_deletable(status, ever_submitted=False)
+
+
+def test_submission_needs_the_certificate_and_its_majors_still_offered() -> None:
+    domain.require_still_allowed(certificate_active=True, allowed={"460104", "510201"}, codes=["510201"])
+    domain.require_still_allowed(certificate_active=True, allowed={"460104"}, codes=[])
+    with pytest.raises(ValidationFailed):
+        domain.require_still_allowed(certificate_active=False, allowed={"460104"}, codes=["460104"])
+    with pytest.raises(MajorNotAllowed) as refused:
+        domain.require_still_allowed(certificate_active=True, allowed={"460104"}, codes=["460104", "510201"])
+    assert [field for field, _ in refused.value.fields] == ["majors.1.major_code"]
 
 
 def _provincial(decision: Decision, **kwargs) -> domain.Outcome:  # type: ignore[no-untyped-def]

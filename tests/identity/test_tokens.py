@@ -107,9 +107,16 @@ def test_production_refuses_a_missing_key_and_the_dev_operator_password() -> Non
         IdentitySettings(
             app_env="prod", amqp_url="amqp://u:p@mq/", signing_key=TEST_KEY, operator_password="Operator#2026"
         )
-    fine = IdentitySettings(
-        app_env="prod", amqp_url="amqp://u:p@mq/", signing_key=TEST_KEY, operator_password="a-real-secret-2026"
-    )
+    deployed = {
+        "app_env": "prod",
+        "amqp_url": "amqp://u:p@mq/",
+        "database_url": "postgresql+asyncpg://identity:pw@identity-db:5432/identity",
+        "jwks_url": "http://identity:8000/api/v1/auth/jwks",
+    }
+    with pytest.raises(ValidationError) as no_database:
+        IdentitySettings(**{**deployed, "database_url": ""}, signing_key=TEST_KEY, operator_password="a-real-2026")
+    assert "DATABASE_URL" in str(no_database.value)
+    fine = IdentitySettings(**deployed, signing_key=TEST_KEY, operator_password="a-real-secret-2026")
     assert build_issuer(fine).current.kid == SigningKey.from_pem(TEST_KEY).kid
 
 

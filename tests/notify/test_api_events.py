@@ -241,3 +241,26 @@ async def test_a_redelivered_event_sends_no_second_sms(notify: RunningService, b
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_result_for_a_school_without_a_known_mobile_alerts_the_operators(
+    notify: RunningService, bus: f.Publisher, tokens: Any
+) -> None:
+    operator = f.department_created(role="operator", province_code="")
+    await bus.publish(operator)
+    await known_accounts(notify, operator.data.account_id)
+    unknown = f.School()  # its registration never reached notify
+    approved = f.application_data(unknown, f.plan_data(), status="approved", version=2, approved_trainees=30)
+    event = f.review(app_events.ApplicationApproved, approved, stage="provincial", decision="approve")
+    await bus.publish(event, event)  # redelivered: still one alert
+
+    async def alerts() -> list[dict[str, Any]]:
+        response = await notify.client.get(
+            "/api/v1/notifications", headers=tokens.headers("operator", account_id=operator.data.account_id)
+        )
+        found = [n for n in response.json()["items"] if unknown.code in n["body"]]
+        return found if found else []
+
+    [alert] = await f.eventually(alerts)
+    assert alert["title"] == "短信无法发送" and "审核通过" in alert["body"]
+    assert await rows(notify, "SELECT id FROM sms_messages WHERE source_event_id = :s", s=str(event.id)) == []

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -123,3 +124,13 @@ async def events_matching(
 
     await asyncio.wait_for(enough(), timeout)
     return found()
+
+
+def broken_xlsx_bytes(part: str, replacement: bytes = b"<not-xml") -> bytes:
+    """A real workbook whose package member `part` (e.g. xl/workbook.xml) is replaced by broken XML."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes([])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, replacement if item.filename == part else source.read(item.filename))
+    return buffer.getvalue()

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from shared.testing.bus import BusProbe
 from shared.testing.harness import RunningService
-from tests.registry.factories import Roles, csv_bytes, events_matching, xlsx_bytes
+from tests.registry.factories import Roles, broken_xlsx_bytes, csv_bytes, events_matching, xlsx_bytes
 
 GOOD = [
     ("4145880001", "南宁市第一测试中等职业学校", "中职", "45", "4501", "450103"),
@@ -118,6 +118,9 @@ async def test_foreign_department_cannot_move_an_existing_school(registry: Runni
 async def test_unreadable_files_and_roles(registry: RunningService, roles: Roles) -> None:
     garbage = await _import(registry, roles.province("45"), b"PK\x03\x04not really a workbook", name="x.xlsx")
     assert garbage.status_code == 422 and garbage.json()["code"] == "import_file_invalid"
+    for part in ("xl/workbook.xml", "xl/worksheets/sheet1.xml", "[Content_Types].xml"):
+        broken = await _import(registry, roles.province("45"), broken_xlsx_bytes(part), name="x.xlsx")
+        assert broken.status_code == 422 and broken.json()["code"] == "import_file_invalid", (part, broken.text)
     wrong_columns = await _import(registry, roles.province("45"), b"foo,bar\n1,2\n")
     assert wrong_columns.status_code == 422 and wrong_columns.json()["code"] == "import_file_invalid"
     empty = await _import(registry, roles.province("45"), b"")
