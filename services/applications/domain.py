@@ -9,6 +9,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import nh3
 
@@ -65,6 +66,14 @@ class PlanWindow:
 def require_open(window: PlanWindow, now: datetime) -> None:
     if not window.is_open(now):
         raise PlanNotOpen()
+
+
+#: Plans are run in Beijing time; every time shown to users (exports included) is in it.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_timestamp(moment: datetime) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # --- state machine ---------------------------------------------------------------------------------

@@ -218,23 +218,32 @@ def _summary(application: Application) -> ApplicationSummary:
     return ApplicationSummary.model_validate(application, from_attributes=True)
 
 
-async def _view(session: AsyncSession, application: Application, principal: Principal, now: datetime) -> ApplicationOut:
-    plan = await _plan(session, application.plan_id)
-    majors = (
-        await session.scalars(
-            select(ApplicationMajor)
-            .where(ApplicationMajor.application_id == application.id)
-            .order_by(ApplicationMajor.position)
-        )
-    ).all()
-    attachments = (
-        await session.scalars(
-            select(Attachment).where(Attachment.application_id == application.id).order_by(Attachment.created_at)
-        )
-    ).all()
-    reviews = (
-        await session.scalars(select(Review).where(Review.application_id == application.id).order_by(Review.at))
-    ).all()
+async def _view(
+    session: AsyncSession,
+    application: Application,
+    principal: Principal,
+    now: datetime,
+    *,
+    plan: PlanCopy | None = None,
+    majors: Sequence[ApplicationMajor] | None = None,
+    new: bool = False,
+) -> ApplicationOut:
+    """The full view. A use case that already holds the plan or the major lines passes them, and a
+    new application has no files or reviews yet: each saves a query on the busiest requests."""
+    plan = plan or await _plan(session, application.plan_id)
+    if majors is None:
+        majors = await _majors_of(session, application.id)
+    attachments: Sequence[Attachment] = []
+    reviews: Sequence[Review] = []
+    if not new:
+        attachments = (
+            await session.scalars(
+                select(Attachment).where(Attachment.application_id == application.id).order_by(Attachment.created_at)
+            )
+        ).all()
+        reviews = (
+            await session.scalars(select(Review).where(Review.application_id == application.id).order_by(Review.at))
+        ).all()
     editable = principal.is_school and domain.is_editable(application.status) and _plan_open(plan, now)
     institution = await session.get(InstitutionCopy, application.institution_code)
     checks = domain.pre_submission_checks(
@@ -375,22 +384,16 @@ async def _check_content(session: AsyncSession, body: ApplicationIn, plan: PlanC
     return Content(lines, total, faculty, venue, certificate)
 
 
-async def _require_content_still_allowed(session: AsyncSession, application: Application) -> None:
+async def _require_content_still_allowed(session: AsyncSession, application: Application) -> Sequence[ApplicationMajor]:
+    """The certificate and every major line must still be on offer; returns the lines."""
     certificate = await session.get(CertificateCopy, application.certificate_id)
-    codes = list(
-        (
-            await session.scalars(
-                select(ApplicationMajor.major_code)
-                .where(ApplicationMajor.application_id == application.id)
-                .order_by(ApplicationMajor.position)
-            )
-        ).all()
-    )
+    majors = await _majors_of(session, application.id)
     domain.require_still_allowed(
         certificate_active=certificate is not None and certificate.active,
         allowed=set(certificate.major_codes) if certificate else set(),
-        codes=codes,
+        codes=[m.major_code for m in majors],
     )
+    return majors
 
 
 async def _open_plan_for(session: AsyncSession, plan_id: str, institution: InstitutionCopy, now: datetime) -> PlanCopy:
@@ -410,23 +413,41 @@ async def _institution(session: AsyncSession, principal: Principal) -> Instituti
     return institution
 
 
-async def _write_majors(session: AsyncSession, application_id: uuid.UUID, lines: Sequence[MajorLine]) -> None:
-    await session.execute(delete(ApplicationMajor).where(ApplicationMajor.application_id == application_id))
-    codes = [line.major_code for line in lines]
-    found = await session.execute(select(MajorCopy.code, MajorCopy.name).where(MajorCopy.code.in_(codes)))
-    names = {code: name for code, name in found}
-    for position, line in enumerate(lines):
-        session.add(
-            ApplicationMajor(
-                application_id=application_id,
-                position=position,
-                major_code=line.major_code,
-                major_name=names.get(line.major_code),
-                students=line.students,
-                teachers=line.teachers,
-                trainees=line.trainees,
-            )
+async def _majors_of(session: AsyncSession, application_id: uuid.UUID) -> Sequence[ApplicationMajor]:
+    return (
+        await session.scalars(
+            select(ApplicationMajor)
+            .where(ApplicationMajor.application_id == application_id)
+            .order_by(ApplicationMajor.position)
         )
+    ).all()
+
+
+async def _write_majors(
+    session: AsyncSession, application_id: uuid.UUID, lines: Sequence[MajorLine], *, replace: bool = True
+) -> list[ApplicationMajor]:
+    """Store the major lines (replacing the old ones unless the application is new), with names."""
+    if replace:
+        await session.execute(delete(ApplicationMajor).where(ApplicationMajor.application_id == application_id))
+    names: dict[str, str] = {}
+    if lines:
+        codes = [line.major_code for line in lines]
+        found = await session.execute(select(MajorCopy.code, MajorCopy.name).where(MajorCopy.code.in_(codes)))
+        names = {code: name for code, name in found}
+    rows = [
+        ApplicationMajor(
+            application_id=application_id,
+            position=position,
+            major_code=line.major_code,
+            major_name=names.get(line.major_code),
+            students=line.students,
+            teachers=line.teachers,
+            trainees=line.trainees,
+        )
+        for position, line in enumerate(lines)
+    ]
+    session.add_all(rows)
+    return rows
 
 
 async def _flush_unique(session: AsyncSession) -> None:
@@ -489,9 +510,9 @@ async def create_application(
         _apply_content(application, content)
         session.add(application)
         await _flush_unique(session)
-        await _write_majors(session, application.id, content.lines)
+        majors = await _write_majors(session, application.id, content.lines, replace=False)
         await _stage_application_event(session, events.ApplicationCreated, application, plan)
-        view = await _view(session, application, principal, now)
+        view = await _view(session, application, principal, now, plan=plan, majors=majors, new=True)
         _remember(session, principal, idempotency, 201, view)
     return view, False
 
@@ -555,9 +576,9 @@ async def update_application(
         application.version += 1
         application.updated_at = now
         await _flush_unique(session)
-        await _write_majors(session, application.id, content.lines)
+        majors = await _write_majors(session, application.id, content.lines)
         await _stage_application_event(session, events.ApplicationUpdated, application, plan)
-        return await _view(session, application, principal, now)
+        return await _view(session, application, principal, now, plan=plan, majors=majors)
 
 
 async def delete_application(
@@ -612,7 +633,7 @@ async def submit_application(
         review_stage = domain.submit_stage(application.status, municipal_review=bool(plan and plan.municipal_review))
         domain.require_open(_window(plan) or PlanWindow("", now, now), now)
         await _institution(session, principal)
-        await _require_content_still_allowed(session, application)
+        majors = await _require_content_still_allowed(session, application)
         application.status = Status.pending
         application.review_stage = review_stage
         application.returned_reason = None
@@ -622,7 +643,7 @@ async def submit_application(
         application.version += 1
         await _flush_unique(session)
         await _stage_application_event(session, events.ApplicationSubmitted, application, plan)
-        view = await _view(session, application, principal, now)
+        view = await _view(session, application, principal, now, plan=plan, majors=majors)
         _remember(session, principal, idempotency, 200, view)
     return view, False
 
@@ -912,7 +933,7 @@ async def export_plan(session: AsyncSession, *, principal: Principal, plan_id: s
                 STATUS_LABELS.get(row.status, row.status),
                 STAGE_LABELS.get(row.review_stage or "", ""),
                 row.returned_reason or (last_reasons.get(row.id) if row.status == Status.rejected else "") or "",
-                row.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if row.submitted_at else "",
+                domain.local_timestamp(row.submitted_at) if row.submitted_at else "",
             ]
         )
     _no_formulas(sheet)

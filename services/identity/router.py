@@ -55,7 +55,8 @@ from shared.auth.principal import Role
 from shared.http.errors import FieldError, ProblemError, problem_responses
 from shared.pagination import Page, Pagination
 
-auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+# The gateway rate-limits every /api/v1/auth/* route per client address (429 problem, Retry-After).
+auth = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=problem_responses(429))
 accounts = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 dev = APIRouter(prefix="/api/v1/dev", tags=["dev"], include_in_schema=False)
 

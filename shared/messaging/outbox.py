@@ -33,7 +33,12 @@ _INSERT = text(
     "INSERT INTO outbox (id, routing_key, payload, headers) "
     "VALUES (:id, :routing_key, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
 )
-_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+# The last event of a transaction wakes the relays in the same round trip as its INSERT.
+_INSERT_AND_NOTIFY = text(
+    "WITH staged AS (INSERT INTO outbox (id, routing_key, payload, headers) "
+    "VALUES (:id, :routing_key, CAST(:payload AS jsonb), CAST(:headers AS jsonb)) RETURNING id) "
+    f"SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
+)
 _CLAIM = text(
     "SELECT id, routing_key, payload::text AS payload, headers::text AS headers FROM outbox "
     "WHERE sent_at IS NULL AND next_attempt_at <= now() ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
@@ -60,11 +65,11 @@ _PURGE = text("DELETE FROM outbox WHERE sent_at < now() - :retention")
 
 async def stage(session: AsyncSession, *events: Event[Any], producer: str | None = None) -> None:
     """Write events into the outbox inside the session's open transaction."""
-    for event in events:
+    for position, event in enumerate(events, start=1):
         if producer and not event.producer:
             event.producer = producer
         await session.execute(
-            _INSERT,
+            _INSERT_AND_NOTIFY if position == len(events) else _INSERT,
             {
                 "id": event.id,
                 "routing_key": event.routing_key,
@@ -72,8 +77,6 @@ async def stage(session: AsyncSession, *events: Event[Any], producer: str | None
                 "headers": json.dumps(_headers(event)),
             },
         )
-    if events:
-        await session.execute(_NOTIFY)
 
 
 def _headers(event: Event[Any]) -> dict[str, Any]:
@@ -114,7 +117,9 @@ class Relay:
         self.retention = retention
         self.concurrency = max(1, concurrency)
         self.stats = RelayStats()
-        self._wake = asyncio.Event()
+        # One pending wake-up at most, taken by one batch loop: a NOTIFY per staged event must not
+        # send every loop to claim the same rows (all but one would find nothing, a query each).
+        self._wake: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -133,7 +138,8 @@ class Relay:
                 await task
 
     def wake(self) -> None:
-        self._wake.set()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._wake.put_nowait(None)
 
     async def _run(self) -> None:
         purge_every, since_purge = 600, 0
@@ -145,15 +151,15 @@ class Relay:
                 published = 0
                 await asyncio.sleep(self.poll_seconds)
             if published >= self.batch_size:
-                continue  # more may be waiting: do not sleep
+                self.wake()  # more may be waiting: a sibling loop claims the next batch meanwhile
+                continue
             since_purge += 1
             if since_purge >= purge_every:
                 since_purge = 0
                 with contextlib.suppress(Exception):
                     await self.purge()
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+                await asyncio.wait_for(self._wake.get(), self.poll_seconds)
 
     async def publish_batch(self) -> int:
         """Claim a batch, publish it with all confirms in flight, record the outcome. One transaction."""
@@ -203,8 +209,8 @@ class Relay:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(dsn)
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()  # catch up on whatever was staged while we were not listening
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+                self.wake()  # catch up on whatever was staged while we were not listening
                 while not conn.is_closed():
                     await asyncio.sleep(self.poll_seconds * 5)
                     await conn.execute("SELECT 1")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
@@ -97,6 +99,8 @@ async def test_export_xlsx_for_departments(world: World) -> None:
     approved_row = next(r for r in rows[1:] if r[0] == nanning.code)
     assert approved_row[4] == "初级" and approved_row[6] == "工业机器人技术"
     assert approved_row[7] == a["trainees_total"] and approved_row[8] == 10 and approved_row[9] == "审核通过"
+    submitted_at = datetime.fromisoformat(a["submitted_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert approved_row[12] == f"{submitted_at:%Y-%m-%d %H:%M:%S}", "times are exported in Beijing time"
     city = await world.client.get(f"{API}/export", params={"plan_id": plan.id}, headers=world.municipal(city="4502"))
     city_rows = list(load_workbook(io.BytesIO(city.content)).active.iter_rows(values_only=True))
     assert [r[0] for r in city_rows[1:]] == [liuzhou.code]
