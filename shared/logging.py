@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +43,9 @@ def configure_logging(*, service: str, json: bool, level: str = "INFO") -> None:
     structlog.configure(
         processors=[*shared_processors, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file given: each line goes to the sys.stdout of the moment (a test capture that ended
+        # must not keep receiving lines).
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

@@ -48,7 +48,11 @@ def build_runtime(settings: ServiceSettings, subscriptions: Iterable[Subscriptio
         name=f"onex-{settings.service_name}",
     )
     relay = Relay(
-        engine=engine, broker=broker, batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds
+        engine=engine,
+        broker=broker,
+        batch_size=settings.relay_batch_size,
+        poll_seconds=settings.relay_poll_seconds,
+        service=settings.service_name,
     )
     consumers = ConsumerRunner(
         broker=broker,

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.contracts.envelope import Event
 from shared.logging import get_logger
 from shared.messaging.broker import Broker, BrokerUnavailable, Outgoing
-from shared.observability import trace_headers
+from shared.observability import PublishSpans, trace_headers
 
 log = get_logger("outbox")
 NOTIFY_CHANNEL = "outbox_staged"
@@ -109,8 +109,10 @@ class Relay:
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
         concurrency: int = 3,
+        service: str = "relay",
     ) -> None:
         self.engine = engine
+        self.service = service
         self.broker = broker
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
@@ -169,17 +171,10 @@ class Relay:
             rows = (await conn.execute(_CLAIM, {"limit": self.batch_size})).all()
             if not rows:
                 return 0
-            messages = [
-                Outgoing(
-                    message_id=str(row.id),
-                    routing_key=row.routing_key,
-                    body=row.payload.encode(),
-                    headers=json.loads(row.headers or "{}"),
-                    correlation_id=json.loads(row.headers or "{}").get("correlation_id"),
-                )
-                for row in rows
-            ]
+            spans = PublishSpans(self.service)
+            messages = [self._outgoing(row, spans) for row in rows]
             results = await self.broker.publish_many(messages)
+            spans.end(results)
             sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
             failed = [(row.id, error) for row, error in zip(rows, results, strict=True) if error is not None]
             if sent:
@@ -197,6 +192,17 @@ class Relay:
         if failed and all(isinstance(e, BrokerUnavailable) for _, e in failed):
             await asyncio.sleep(self.poll_seconds)
         return len(sent)
+
+    @staticmethod
+    def _outgoing(row: Any, spans: PublishSpans) -> Outgoing:
+        headers = json.loads(row.headers or "{}")
+        return Outgoing(
+            message_id=str(row.id),
+            routing_key=row.routing_key,
+            body=row.payload.encode(),
+            headers=spans.start(routing_key=row.routing_key, message_id=str(row.id), headers=headers),
+            correlation_id=headers.get("correlation_id"),
+        )
 
     async def purge(self) -> None:
         async with self.engine.begin() as conn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,7 +20,7 @@ def captured_logs() -> Iterator[io.StringIO]:
     try:
         yield buffer
     finally:
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stdout))
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory())
 
 
 async def test_secrets_are_absent_from_logs(client: Client, svc, clock, captured_logs: io.StringIO) -> None:

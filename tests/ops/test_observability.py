@@ -150,7 +150,12 @@ async def _trace_through_the_bus(servers, run_id, capsys, exporter):
         consumer = consumer_spans()[0]
         assert consumer.resource.attributes["service.name"] == "onex-opssink"
         assert format_trace_id(consumer.context.trace_id) == trace_id
-        assert consumer.parent.span_id == server[0].context.span_id
+        # The relay's publish sits between the request that staged the event and its processing.
+        [publish] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+        assert publish.resource.attributes["service.name"] == "onex-opstrace"
+        assert publish.parent.span_id == server[0].context.span_id
+        assert consumer.parent.span_id == publish.context.span_id
+        assert publish.status.is_ok
         assert consumer.attributes["onex.correlation_id"] == "req-ops-trace-1"
 
         # Logs of the request and of the consumer carry the same trace id beside the correlation id.
