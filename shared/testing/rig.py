@@ -50,6 +50,9 @@ effects = Table(
 )
 
 
+_INSERT_EFFECT = effects.insert()
+
+
 def ping(n: int) -> Ping:
     return Ping(subject=f"ping-{n}", subject_version=1, data=PingData(n=n))
 
@@ -132,7 +135,8 @@ class Rig:
 
 def record_effect(consumer: str) -> Callable[[AsyncSession, Any], Awaitable[None]]:
     async def handler(session: AsyncSession, event: Ping) -> None:
-        await session.execute(effects.insert().values(event_id=event.id, n=event.data.n, consumer=consumer))
+        # One statement object with bound parameters: compiled once, as a service's hot handler would be.
+        await session.execute(_INSERT_EFFECT, {"event_id": event.id, "n": event.data.n, "consumer": consumer})
 
     return handler
 
