@@ -22,6 +22,7 @@ from services.plans.domain import (
     check_publishable,
     check_published_change,
     check_window,
+    chinese_number,
     reopens,
     status_of,
 )
@@ -329,24 +330,35 @@ DEMO_PLANS = (
 
 
 async def seed_demo_plans(session: AsyncSession, *, now: datetime) -> list[tuple[PlanOut, bool]]:
-    """Publish the demo plans (batch 1 of this year, open from today for 30 days) unless the province
-    already has its batch 1 of the year. Returns each demo plan and whether it was created now."""
+    """Make sure each demo province has a published plan of this year open now, with the demo's
+    rules: keep one that is, else publish the next batch (open from today for 30 days). A platform
+    brought up again after its demo plan closed gets a new batch, so a newcomer can always apply.
+    Returns each demo plan and whether it was created now."""
     today = as_shanghai(now).replace(hour=0, minute=0, second=0, microsecond=0)
     results = []
     async with session.begin():
         for demo in DEMO_PLANS:
-            existing = await session.scalar(
-                select(Plan).where(Plan.province_code == demo.province_code, Plan.year == today.year, Plan.batch == 1)
-            )
-            if existing is not None:
-                results.append((plan_view(existing, now=now), False))
+            plans = (
+                await session.scalars(
+                    select(Plan).where(Plan.province_code == demo.province_code, Plan.year == today.year)
+                )
+            ).all()
+            usable = [
+                p
+                for p in plans
+                if status_of(p.state, Window(p.opens_at, p.closes_at), now) is PlanStatus.open
+                and (p.by_major, p.municipal_review) == (demo.by_major, demo.municipal_review)
+            ]
+            if usable:
+                results.append((plan_view(usable[0], now=now), False))
                 continue
+            batch = max((p.batch for p in plans), default=0) + 1
             plan = Plan(
                 id=uuid.uuid4(),
                 province_code=demo.province_code,
                 year=today.year,
-                batch=1,
-                title=f"{today.year}年{demo.province_short}1+X证书试点申报（第一次）",
+                batch=batch,
+                title=f"{today.year}年{demo.province_short}1+X证书试点申报（第{chinese_number(batch)}次）",
                 opens_at=today,
                 closes_at=today + timedelta(days=30, hours=23, minutes=59, seconds=59),
                 by_major=demo.by_major,

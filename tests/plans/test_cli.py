@@ -75,3 +75,20 @@ async def test_seed_demo_publishes_two_open_plans_once(servers, run_id, tokens) 
                 text("SELECT count(*) FROM outbox WHERE routing_key LIKE 'plans.plan.published%'")
             )
         assert staged == 2
+
+
+async def test_seed_demo_opens_the_next_batch_once_the_demo_plan_has_closed(servers, run_id, tokens) -> None:
+    settings = plans_settings(servers, run_id, "plans_reseed")
+    async with plans_service(settings, tokens, FakeClock(datetime.now(UTC))) as svc:
+        await seed(settings.database_url)
+        async with svc.runtime.engine.begin() as conn:  # the platform comes back after 45's window ended
+            await conn.execute(
+                text("UPDATE plans SET closes_at = now() - interval '1 day', opens_at = now() - interval '40 days' "
+                     "WHERE province_code = '45'")
+            )  # fmt: skip
+        again = await seed_in_process(settings.database_url)
+        assert again.count("new") == 1 and again.count("already there") == 1, again
+        listed = (await svc.client.get("/api/v1/plans", headers=Roles(tokens).operator)).json()["items"]
+        gx = sorted((p for p in listed if p["province_code"] == "45"), key=lambda p: p["batch"])
+        assert [(p["batch"], p["status"]) for p in gx] == [(1, "closed"), (2, "open")]
+        assert gx[1]["title"].endswith("（第二次）") and gx[1]["by_major"] and gx[1]["municipal_review"]
