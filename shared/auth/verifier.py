@@ -1,5 +1,6 @@
-"""Local verification of access tokens against identity's JWKS, fetched once and refreshed when an
-unknown key id appears (key rotation) at most every few seconds."""
+"""Local verification of access tokens against identity's JWKS: fetched once, refreshed when an
+unknown key id appears (a new key after rotation; at most every few seconds) and when the keys are
+older than `max_age_seconds` (so a key identity withdrew stops verifying within that time)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,20 @@ def static_jwks(jwks: dict[str, Any]) -> JwksSource:
 
 
 class TokenVerifier:
-    def __init__(self, *, source: JwksSource, issuer: str, audience: str, min_refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        source: JwksSource,
+        issuer: str,
+        audience: str,
+        min_refresh_seconds: float = 5.0,
+        max_age_seconds: float = 300.0,  # identity's JWKS answer is cacheable for as long
+    ) -> None:
         self.source = source
         self.issuer = issuer
         self.audience = audience
         self.min_refresh_seconds = min_refresh_seconds
+        self.max_age_seconds = max_age_seconds
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -66,7 +76,8 @@ class TokenVerifier:
             self._keys = {k["kid"]: PyJWK(k).key for k in jwks.get("keys", []) if "kid" in k}
 
     async def _key_for(self, kid: str) -> Any:
-        if kid not in self._keys:
+        # A failed fetch keeps the keys it had: identity being down must not log everybody out.
+        if kid not in self._keys or time.monotonic() - self._fetched_at > self.max_age_seconds:
             await self._refresh()
         if kid not in self._keys:
             raise InvalidToken("unknown signing key")
