@@ -251,11 +251,19 @@ async def upload_attachment(
     storage: Storage,
     now: Now,
     request: Request,
+    response: Response,
     file: Annotated[UploadFile, File(description="PDF、DOC 或 DOCX，不超过 20 MB")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> AttachmentOut:
     settings = request.app.state.settings
     data = await file.read(settings.max_file_bytes + 1)
-    return await service.add_attachment(
+    idempotency = service.Idempotency.of(
+        idempotency_key,
+        method="POST",
+        path=f"/applications/{application_id}/attachments",
+        body=(file.filename or "").encode() + b"\n" + data,
+    )
+    attachment, replayed = await service.add_attachment(
         session,
         principal=principal,
         application_id=application_id,
@@ -264,7 +272,11 @@ async def upload_attachment(
         now=now,
         max_bytes=settings.max_file_bytes,
         max_files=settings.max_files_per_application,
+        idempotency=idempotency,
     )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return attachment
 
 
 @router.get(

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -341,7 +342,7 @@ async def _idempotent_replay(
 
 
 def _remember(
-    session: AsyncSession, principal: Principal, idempotency: Idempotency | None, status: int, view: ApplicationOut
+    session: AsyncSession, principal: Principal, idempotency: Idempotency | None, status: int, view: BaseModel
 ) -> None:
     if idempotency is not None:
         session.add(
@@ -1045,15 +1046,21 @@ async def add_attachment(
     now: datetime,
     max_bytes: int = domain.MAX_FILE_BYTES,
     max_files: int = domain.MAX_FILES_PER_APPLICATION,
-) -> AttachmentOut:
+    idempotency: Idempotency | None = None,
+) -> tuple[AttachmentOut, bool]:
     """Attach an evidence file (PDF, DOC or DOCX recognised by its bytes) to an editable application.
-    The bytes go to the storage under a generated key first; a failed transaction removes them again."""
+    The bytes go to the storage under a generated key first; a failed transaction removes them again.
+    A retried upload with the same Idempotency-Key answers the first one (and whether it is a replay)
+    instead of storing the file twice."""
     if len(upload.data) > max_bytes:
         raise FileTooLarge()
     kind = domain.sniff_file(upload.data)
     key: str | None = None
     try:
         async with session.begin():
+            replay = await _idempotent_replay(session, principal, idempotency)
+            if replay is not None:
+                return AttachmentOut.model_validate(replay), True
             application = await _load(session, principal, application_id, lock=True)
             domain.require_editable(application.status)
             domain.require_open(_window(await _plan(session, application.plan_id)) or PlanWindow("", now, now), now)
@@ -1077,7 +1084,9 @@ async def add_attachment(
             )
             session.add(attachment)
             await session.flush()
-            return AttachmentOut.model_validate(attachment, from_attributes=True)
+            out = AttachmentOut.model_validate(attachment, from_attributes=True)
+            _remember(session, principal, idempotency, 201, out)
+            return out, False
     except BaseException:
         if key is not None:
             await storage.delete(key)

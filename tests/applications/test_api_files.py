@@ -119,3 +119,16 @@ async def test_deleting_a_draft_removes_its_files(draft, storage_dir: Path) -> N
     assert len({p for p in storage_dir.rglob("*") if p.is_file()} - before) == 1
     assert (await world.client.delete(f"{API}/{app['id']}", headers=school.headers)).status_code == 204
     assert {p for p in storage_dir.rglob("*") if p.is_file()} - before == set()
+
+
+async def test_a_retried_upload_with_its_idempotency_key_stores_the_file_once(draft) -> None:  # type: ignore[no-untyped-def]
+    world, app, school = draft
+    keyed = {**school.headers, "Idempotency-Key": "upload-faculty-1"}
+    first = await _upload(world, app["id"], keyed, "师资证明.pdf", pdf_bytes(2048))
+    again = await _upload(world, app["id"], keyed, "师资证明.pdf", pdf_bytes(2048))
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    other_file = await _upload(world, app["id"], keyed, "场地证明.pdf", pdf_bytes(4096))
+    assert other_file.status_code == 422 and other_file.json()["code"] == "idempotency_key_reused"
+    listed = (await world.client.get(f"{API}/{app['id']}", headers=school.headers)).json()["attachments"]
+    assert [a["id"] for a in listed] == [first.json()["id"]]
