@@ -39,6 +39,12 @@ class VersionConflict(RegistryError):
     code = "version_conflict"
 
 
+class PreconditionRequired(RegistryError):
+    """A change of an editable resource must name the version it was based on (If-Match)."""
+
+    code = "precondition_required"
+
+
 class OrganizationExists(RegistryError):
     code = "organization_exists"
 

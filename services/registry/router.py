@@ -29,6 +29,7 @@ from services.registry.exceptions import (
     InvalidProfile,
     NotFound,
     OrganizationExists,
+    PreconditionRequired,
     RegistryError,
     UnknownMajors,
     VersionConflict,
@@ -71,6 +72,7 @@ _PROBLEMS: dict[type[RegistryError], tuple[int, str]] = {
     InstitutionNameTaken: (409, "同一省份内已有同名院校。"),
     InvalidProfile: (422, "提交的数据有误，请检查标出的字段。"),
     VersionConflict: (412, "数据已被他人修改，请刷新后重试。"),
+    PreconditionRequired: (428, "请先刷新页面获取最新的基础信息，再提交修改（缺少 If-Match）。"),
     OrganizationExists: (409, "该培训评价组织已存在。"),
     CertificateExists: (409, "该组织已有同名同级别的证书。"),
     UnknownMajors: (422, "部分专业代码不在专业目录中。"),
@@ -153,7 +155,7 @@ async def get_institution(
 @router.put(
     "/institutions/{code}/profile",
     response_model=InstitutionOut,
-    responses=problem_responses(401, 403, 404, 412, 422),
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 async def update_profile(
     session: DbSession,
@@ -161,7 +163,7 @@ async def update_profile(
     code: InstitutionCode,
     body: ProfileIn,
     response: Response,
-    if_match: Annotated[str | None, Header(description="ETag from GET; optional")] = None,
+    if_match: Annotated[str | None, Header(description="GET 返回的 ETag（必填）")] = None,
 ) -> InstitutionOut:
     """The school's own base info (完善基础信息); `profile_completed` tells whether it may apply."""
     with problems():

@@ -30,6 +30,7 @@ from services.registry.exceptions import (
     InvalidProfile,
     NotFound,
     OrganizationExists,
+    PreconditionRequired,
     UnknownMajors,
     VersionConflict,
 )
@@ -195,12 +196,15 @@ async def get_institution(session: AsyncSession, *, principal: Principal, code: 
 async def update_profile(
     session: AsyncSession, *, principal: Principal, code: str, profile: Mapping[str, str | None], if_match: int | None
 ) -> Institution:
-    """The school completes its base info; `profile_completed` follows the domain rules."""
+    """The school completes its base info; `profile_completed` follows the domain rules. The change
+    must name the version it was based on (If-Match), so two editors cannot overwrite each other."""
     async with session.begin():
         institution = await session.get(Institution, code, with_for_update=True)
         if institution is None or principal.institution_code != code:
             raise InstitutionNotFound(code)
-        if if_match is not None and if_match != institution.version:
+        if if_match is None:
+            raise PreconditionRequired(code)
+        if if_match != institution.version:
             raise VersionConflict(code)
         current = {name: getattr(institution, name) for name in domain.PROFILE_FIELDS}
         merged = domain.merge_profile(current, profile)

@@ -173,8 +173,13 @@ class Api:
             "contact_phone": school.phone,
             "contact_email": "zhang@example.edu.cn",
         }
+        current = await self.client.get(f"/api/v1/institutions/{school.code}", headers=school.headers)
         profile = ok(
-            await self.client.put(f"/api/v1/institutions/{school.code}/profile", json=body, headers=school.headers)
+            await self.client.put(
+                f"/api/v1/institutions/{school.code}/profile",
+                json=body,
+                headers={**school.headers, "If-Match": current.headers["etag"]},
+            )
         )
         assert profile["profile_completed"] is True, profile
         return dict(profile)

@@ -7,10 +7,11 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aio_pika
+import httpx
 from openpyxl import Workbook
 
 from services.registry.domain import USCC_CHARSET, uscc_check_char
@@ -134,3 +135,16 @@ def broken_xlsx_bytes(part: str, replacement: bytes = b"<not-xml") -> bytes:
         for item in source.infolist():
             target.writestr(item, replacement if item.filename == part else source.read(item.filename))
     return buffer.getvalue()
+
+
+async def put_profile(
+    client: httpx.AsyncClient, code: str, profile: Mapping[str, Any], headers: Mapping[str, str]
+) -> httpx.Response:
+    """PUT a school's profile as a client does: with the ETag of a fresh GET (when it may read it)."""
+    current = await client.get(f"/api/v1/institutions/{code}", headers=dict(headers))
+    etag = current.headers.get("etag")
+    return await client.put(
+        f"/api/v1/institutions/{code}/profile",
+        json=dict(profile),
+        headers={**headers, **({"If-Match": etag} if etag else {})},
+    )

@@ -14,6 +14,7 @@ from tests.registry.factories import (
     corrupt_check_digit,
     events_matching,
     full_profile,
+    put_profile,
     uscc,
 )
 
@@ -67,19 +68,17 @@ async def test_profile_complete_emits_one_event_per_change(
     before = (await registry.client.get(f"/api/v1/institutions/{code}", headers=headers)).json()
     assert before["profile_completed"] is False
     profile = full_profile(province_code="11", city_code="1101", district_code="110106", contact_phone="13800000002")
-    response = await registry.client.put(f"/api/v1/institutions/{code}/profile", json=profile, headers=headers)
+    response = await put_profile(registry.client, code, profile, headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["profile_completed"] is True
     assert body["version"] == before["version"] + 1
     assert body["uscc"] == profile["uscc"] and body["district_code"] == "110106"
 
-    again = await registry.client.put(f"/api/v1/institutions/{code}/profile", json=profile, headers=headers)
+    again = await put_profile(registry.client, code, profile, headers)
     assert again.json()["version"] == body["version"]  # nothing changed: no new version
 
-    incomplete = await registry.client.put(
-        f"/api/v1/institutions/{code}/profile", json={**profile, "address": None}, headers=headers
-    )
+    incomplete = await put_profile(registry.client, code, {**profile, "address": None}, headers)
     assert incomplete.json()["profile_completed"] is False
     assert incomplete.json()["version"] == body["version"] + 1
 
@@ -99,20 +98,19 @@ async def test_profile_rejects_malformed_fields_and_keeps_the_old_values(
     registry: RunningService, roles: Roles
 ) -> None:
     headers = roles.school()
-    url = f"/api/v1/institutions/{GX_SCHOOL}/profile"
     before = (await registry.client.get(f"/api/v1/institutions/{GX_SCHOOL}", headers=headers)).json()
     bad = full_profile(uscc=corrupt_check_digit(uscc(7)), contact_phone="12345", contact_email="x@", website="gxcme")
-    response = await registry.client.put(url, json=bad, headers=headers)
+    response = await put_profile(registry.client, GX_SCHOOL, bad, headers)
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     fields = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert set(fields) == {"uscc", "contact_phone", "contact_email", "website"}
     assert "校验位" in fields["uscc"]
-    wrong_place = await registry.client.put(url, json=full_profile(district_code="110101"), headers=headers)
+    wrong_place = await put_profile(registry.client, GX_SCHOOL, full_profile(district_code="110101"), headers)
     assert wrong_place.status_code == 422
     assert {e["field"] for e in wrong_place.json()["errors"]} == {"district_code"}
-    other_province = await registry.client.put(
-        url, json=full_profile(province_code="44", city_code="4401"), headers=headers
+    other_province = await put_profile(
+        registry.client, GX_SCHOOL, full_profile(province_code="44", city_code="4401"), headers
     )
     assert other_province.status_code == 422
     after = (await registry.client.get(f"/api/v1/institutions/{GX_SCHOOL}", headers=headers)).json()
@@ -151,6 +149,19 @@ def _new(code: str, name: str, province: str, city: str | None, **extra: str) ->
         "city_code": city,
         **extra,
     }
+
+
+async def test_a_profile_change_without_if_match_is_refused_and_changes_nothing(
+    registry: RunningService, roles: Roles
+) -> None:
+    headers = roles.school()
+    before = (await registry.client.get(f"/api/v1/institutions/{GX_SCHOOL}", headers=headers)).json()
+    blind = await registry.client.put(
+        f"/api/v1/institutions/{GX_SCHOOL}/profile", json=full_profile(address="未经核对的地址"), headers=headers
+    )
+    assert blind.status_code == 428 and blind.json()["code"] == "precondition_required", blind.text
+    assert "If-Match" in blind.json()["detail"]
+    assert (await registry.client.get(f"/api/v1/institutions/{GX_SCHOOL}", headers=headers)).json() == before
 
 
 async def test_departments_add_only_in_their_scope(registry: RunningService, roles: Roles, probe: BusProbe) -> None:
@@ -232,9 +243,7 @@ async def test_partial_save_keeps_register_fields_and_is_incomplete(registry: Ru
     code = "4145011350"  # 广西体育高等专科学校, 南宁市
     headers = roles.school(code, "45", "4501")
     before = (await registry.client.get(f"/api/v1/institutions/{code}", headers=headers)).json()
-    saved = await registry.client.put(
-        f"/api/v1/institutions/{code}/profile", json={"contact_name": "李老师"}, headers=headers
-    )
+    saved = await put_profile(registry.client, code, {"contact_name": "李老师"}, headers)
     assert saved.status_code == 200, saved.text
     body = saved.json()
     assert body["contact_name"] == "李老师" and body["profile_completed"] is False
