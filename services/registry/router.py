@@ -72,7 +72,7 @@ _PROBLEMS: dict[type[RegistryError], tuple[int, str]] = {
     InstitutionNameTaken: (409, "同一省份内已有同名院校。"),
     InvalidProfile: (422, "提交的数据有误，请检查标出的字段。"),
     VersionConflict: (412, "数据已被他人修改，请刷新后重试。"),
-    PreconditionRequired: (428, "请先刷新页面获取最新的基础信息，再提交修改（缺少 If-Match）。"),
+    PreconditionRequired: (428, "请先刷新页面获取最新的数据，再提交修改（缺少 If-Match）。"),
     OrganizationExists: (409, "该培训评价组织已存在。"),
     CertificateExists: (409, "该组织已有同名同级别的证书。"),
     UnknownMajors: (422, "部分专业代码不在专业目录中。"),
@@ -275,9 +275,11 @@ async def search_certificates(
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateOut, responses=problem_responses(404, 422))
-async def get_certificate(session: DbSession, certificate_id: uuid.UUID) -> CertificateOut:
+async def get_certificate(session: DbSession, certificate_id: uuid.UUID, response: Response) -> CertificateOut:
     with problems():
-        return _certificate_out(await service.get_certificate(session, certificate_id=certificate_id))
+        out = _certificate_out(await service.get_certificate(session, certificate_id=certificate_id))
+    response.headers["ETag"] = _etag(out.version)
+    return out
 
 
 @router.post(
@@ -303,17 +305,28 @@ async def create_certificate(session: DbSession, principal: CertificateManager, 
 @router.put(
     "/certificates/{certificate_id}/majors",
     response_model=CertificateOut,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 async def set_certificate_majors(
-    session: DbSession, principal: CertificateManager, certificate_id: uuid.UUID, body: CertificateMajorsIn
+    session: DbSession,
+    principal: CertificateManager,
+    certificate_id: uuid.UUID,
+    body: CertificateMajorsIn,
+    response: Response,
+    if_match: Annotated[str | None, Header(description="GET 返回的 ETag（必填）")] = None,
 ) -> CertificateOut:
     """Replace the list of majors whose students may take the certificate."""
     with problems():
         view = await service.set_certificate_majors(
-            session, principal=principal, certificate_id=certificate_id, major_codes=body.major_codes
+            session,
+            principal=principal,
+            certificate_id=certificate_id,
+            major_codes=body.major_codes,
+            if_match=_if_match(if_match),
         )
-    return _certificate_out(view)
+    out = _certificate_out(view)
+    response.headers["ETag"] = _etag(out.version)
+    return out
 
 
 # ---------------------------------------------------------------- pilots

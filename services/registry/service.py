@@ -622,14 +622,24 @@ async def create_certificate(
 
 
 async def set_certificate_majors(
-    session: AsyncSession, *, principal: Principal, certificate_id: uuid.UUID, major_codes: Sequence[str]
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    certificate_id: uuid.UUID,
+    major_codes: Sequence[str],
+    if_match: int | None,
 ) -> CertificateView:
-    """Replace the majors allowed to take a certificate; an event only if the set changed."""
+    """Replace the majors allowed to take a certificate; an event only if the set changed. The change
+    names the version it was based on (If-Match), so two editors cannot overwrite each other."""
     codes = _dedupe(major_codes)
     async with session.begin():
         cert = await session.get(Certificate, certificate_id, with_for_update=True)
         if cert is None or not _may_manage(principal, cert.org_id):
             raise NotFound("certificate")
+        if if_match is None:
+            raise PreconditionRequired("certificate")
+        if if_match != cert.version:
+            raise VersionConflict("certificate")
         unknown = await _unknown_majors(session, codes)
         if unknown:
             raise UnknownMajors(unknown)

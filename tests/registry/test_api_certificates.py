@@ -93,13 +93,28 @@ async def test_org_manages_only_its_own_certificates(registry: RunningService, r
     ).status_code == 403
 
     url = f"/api/v1/certificates/{cert['id']}/majors"
-    changed = await registry.client.put(url, json={"major_codes": ["510201", "510203"]}, headers=roles.org(mine["id"]))
+    etag = (await registry.client.get(f"/api/v1/certificates/{cert['id']}")).headers["etag"]
+    org = roles.org(mine["id"])
+    blind = await registry.client.put(url, json={"major_codes": ["510201"]}, headers=org)
+    assert blind.status_code == 428 and blind.json()["code"] == "precondition_required"
+    changed = await registry.client.put(
+        url, json={"major_codes": ["510201", "510203"]}, headers={**org, "If-Match": etag}
+    )
     assert changed.status_code == 200 and changed.json()["version"] == 2
-    same = await registry.client.put(url, json={"major_codes": ["510201", "510203"]}, headers=roles.org(mine["id"]))
+    assert changed.headers["etag"] == '"2"'
+    stale = await registry.client.put(url, json={"major_codes": ["510201"]}, headers={**org, "If-Match": etag})
+    assert stale.status_code == 412 and stale.json()["code"] == "version_conflict"
+    same = await registry.client.put(
+        url, json={"major_codes": ["510201", "510203"]}, headers={**org, "If-Match": changed.headers["etag"]}
+    )
     assert same.json()["version"] == 2
-    by_other = await registry.client.put(url, json={"major_codes": []}, headers=roles.org(other["id"]))
+    by_other = await registry.client.put(
+        url, json={"major_codes": []}, headers={**roles.org(other["id"]), "If-Match": '"2"'}
+    )
     assert by_other.status_code == 404
-    by_operator = await registry.client.put(url, json={"major_codes": ["510203"]}, headers=roles.operator())
+    by_operator = await registry.client.put(
+        url, json={"major_codes": ["510203"]}, headers={**roles.operator(), "If-Match": '"2"'}
+    )
     assert by_operator.json()["version"] == 3
 
     events = await events_matching(
