@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from services.plans import service
 from services.plans.dependencies import CurrentPrincipal, DbSession, Now, Provincial, WakeScheduler
@@ -27,7 +27,24 @@ _RULES: dict[str, tuple[int, str, str]] = {
     "plan_window_over": (409, "plan_window_over", "申报截止时间已过，不能发布；请先把截止时间改到将来。"),
     "not_editable": (409, "not_editable", "已发布的申报计划不能删除，也不能修改申报规则，只能延后截止时间。"),
     "closes_at_not_later": (409, "not_editable", "已发布的申报计划只能延后截止时间，不能提前。"),
+    "version_conflict": (412, "version_conflict", "该申报计划已被他人修改，请刷新后重试。"),
 }
+
+
+def _etag(plan: PlanOut) -> str:
+    return f'"{plan.version}"'
+
+
+def _if_match(value: str | None) -> int | None:
+    """A PATCH may name the version it edits (If-Match, optional): a stale one is refused."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise ProblemError(412, "version_conflict", "版本号无效，请刷新后重试。") from exc
+
+
 _FIELD_MESSAGES = {
     "closes_before_opens": "须晚于开始时间",
     "plan_window_over": "已过截止时间",
@@ -78,16 +95,29 @@ async def create_plan(body: PlanCreate, principal: Provincial, session: DbSessio
 @router.patch(
     "/{plan_id}",
     summary="修改申报计划：草稿可改任意字段；已发布只能延后截止时间",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
 )
 async def update_plan(
-    plan_id: uuid.UUID, body: PlanPatch, principal: Provincial, session: DbSession, now: Now, wake: WakeScheduler
+    plan_id: uuid.UUID,
+    body: PlanPatch,
+    principal: Provincial,
+    session: DbSession,
+    now: Now,
+    wake: WakeScheduler,
+    response: Response,
+    if_match: Annotated[str | None, Header(description="GET 返回的 ETag（可选；过期则 412）")] = None,
 ) -> PlanOut:
     async with _problems():
         plan = await service.update_plan(
-            session, plan_id=plan_id, province_code=principal.province_code, changes=body.changes(), now=now
+            session,
+            plan_id=plan_id,
+            province_code=principal.province_code,
+            changes=body.changes(),
+            now=now,
+            if_match=_if_match(if_match),
         )
     wake()
+    response.headers["ETag"] = _etag(plan)
     return plan
 
 
@@ -132,9 +162,13 @@ async def list_plans(
 
 
 @router.get("/{plan_id}", summary="申报计划详情", responses=problem_responses(401, 404, 422))
-async def get_plan(plan_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, now: Now) -> PlanOut:
+async def get_plan(
+    plan_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, now: Now, response: Response
+) -> PlanOut:
     async with _problems():
-        return await service.get_plan(session, plan_id=plan_id, viewer=principal, now=now)
+        plan = await service.get_plan(session, plan_id=plan_id, viewer=principal, now=now)
+    response.headers["ETag"] = _etag(plan)
+    return plan
 
 
 @internal_router.get("", summary="Published plans page by page, for services rebuilding their copy")

@@ -162,12 +162,21 @@ async def create_plan(
 
 
 async def update_plan(
-    session: AsyncSession, *, plan_id: uuid.UUID, province_code: str | None, changes: Mapping[str, Any], now: datetime
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    province_code: str | None,
+    changes: Mapping[str, Any],
+    now: datetime,
+    if_match: int | None = None,
 ) -> PlanOut:
     """Change a draft freely; on a published plan accept only a later closing time (announced as
-    plans.plan.changed). A deadline moved from the past into the future will be announced closed again."""
+    plans.plan.changed). A deadline moved from the past into the future will be announced closed again.
+    With `if_match`, a plan changed by someone else since that version is refused."""
     async with session.begin():
         plan = await _own_plan(session, plan_id, province_code)
+        if if_match is not None and if_match != plan.version:
+            raise PlanRuleViolation("version_conflict")
         current = {name: getattr(plan, name) for name in EDITABLE_FIELDS}
         wanted = {name: value for name, value in changes.items() if value != current[name]}
         if plan.state == PlanState.published:

@@ -429,3 +429,15 @@ async def test_internal_rebuild_pages_through_published_plans(svc, roles) -> Non
         item = seen[plan["id"]]
         assert item["subject_version"] == current["version"]
         assert (item["province_code"], item["year"], item["batch"]) == ("44", current["year"], current["batch"])
+
+
+async def test_two_editors_of_one_draft_cannot_overwrite_each_other(svc, roles) -> None:
+    draft = await create(svc, roles.p11)
+    url = f"/api/v1/plans/{draft['id']}"
+    etag = (await svc.client.get(url, headers=roles.p11)).headers["etag"]
+    assert etag == f'"{draft["version"]}"'
+    first = await svc.client.patch(url, json={"title": "甲的标题"}, headers={**roles.p11, "If-Match": etag})
+    assert first.status_code == 200 and first.headers["etag"] == f'"{draft["version"] + 1}"'
+    second = await svc.client.patch(url, json={"title": "乙的标题"}, headers={**roles.p11, "If-Match": etag})
+    assert second.status_code == 412 and second.json()["code"] == "version_conflict"
+    assert (await svc.client.get(url, headers=roles.p11)).json()["title"] == "甲的标题"
