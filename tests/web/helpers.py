@@ -14,8 +14,6 @@ from playwright.async_api import Locator, Page, expect
 from shared.testing.samples import school_uscc
 
 
-
-
 async def choose(page: Page, select: Locator, option: str, *, type_text: str | None = None) -> None:
     """Open an Element Plus select, optionally type to search, and click the option."""
     await select.click()

@@ -68,6 +68,13 @@ async def test_province_pages(page: Page, api: httpx.AsyncClient, base_url: str,
         screenshots,
         "22-province-register",
     )
+    # Lists come in pages of 10, as in the seeds: 广西's register fills more than one.
+    rows = page.locator("[data-test=institutions-table] .el-table__row")
+    await expect(rows).to_have_count(10)
+    first_page = await rows.first.inner_text()
+    await page.locator(".el-pagination .btn-next").click()
+    await expect(rows.first).not_to_have_text(first_page)
+    await expect(rows).to_have_count(10)
     await page.get_by_placeholder("院校名称关键字").fill("南宁")
     await page.get_by_role("button", name="查询").click()
     first = page.locator("[data-test=institutions-table] .el-table__row").first
