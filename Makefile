@@ -32,6 +32,7 @@ status:
 
 lint: install
 	.venv/bin/ruff check shared services tests bench deploy
+	.venv/bin/ruff format --check shared services tests bench deploy
 
 types: install
 	.venv/bin/mypy shared services
