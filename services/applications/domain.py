@@ -102,6 +102,11 @@ def require_still_allowed(*, certificate_active: bool, allowed: set[str], codes:
     an organisation may withdraw either after the draft was saved."""
     if not certificate_active:
         raise ValidationFailed("certificate_id", "所选证书已停用，不能提交。")
+    require_majors_allowed(codes, allowed)
+
+
+def require_majors_allowed(codes: list[str], allowed: set[str]) -> None:
+    """Every major line's code must be one the certificate allows (the error names each line)."""
     refused = [i for i, code in enumerate(codes) if code not in allowed]
     if refused:
         raise MajorNotAllowed([f"majors.{i}.major_code" for i in refused])
@@ -181,9 +186,7 @@ def check_majors(
     duplicates = {c for c in codes if codes.count(c) > 1}
     if duplicates:
         raise ValidationFailed("majors", "专业不能重复：" + "、".join(sorted(duplicates)))
-    refused = [i for i, line in enumerate(lines) if line.major_code not in allowed]
-    if refused:
-        raise MajorNotAllowed([f"majors.{i}.major_code" for i in refused])
+    require_majors_allowed(codes, allowed)
     if by_major:
         if not lines:
             raise ValidationFailed("majors", "按专业填报的计划至少需要填写一个专业。")

@@ -35,6 +35,7 @@ from services.applications.schemas import (
     ReviewIn,
     StatusName,
 )
+from shared.http.conditional import etag
 from shared.http.errors import FieldError, ProblemError, problem_responses
 from shared.pagination import Pagination
 
@@ -69,7 +70,7 @@ IdempotencyKeyHeader = Annotated[
 
 
 def _with_etag(response: Response, view: ApplicationOut, replayed: bool = False) -> ApplicationOut:
-    response.headers["ETag"] = service.etag(view.version)
+    response.headers["ETag"] = etag(view.version)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return view

@@ -68,6 +68,7 @@ from shared.auth.principal import Principal, Role
 from shared.contracts import applications as events
 from shared.contracts.plans import PlanData
 from shared.contracts.registry import CertificateData, InstitutionData, MajorData
+from shared.http.conditional import etag_version
 from shared.messaging.outbox import stage
 from shared.pagination import PageParams
 
@@ -534,16 +535,10 @@ def parse_if_match(if_match: str | None) -> int:
     """The version named by an If-Match header (`"3"` or `W/"3"`); 428 without one."""
     if not if_match:
         raise PreconditionRequired()
-    value = if_match.strip()
-    value = value.removeprefix("W/").strip('"')
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise VersionConflict() from exc
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
+    version = etag_version(if_match)
+    if version is None:
+        raise VersionConflict()
+    return version
 
 
 async def update_application(

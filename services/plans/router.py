@@ -14,6 +14,7 @@ from services.plans.dependencies import CurrentPrincipal, DbSession, Now, Provin
 from services.plans.domain import PlanStatus
 from services.plans.exceptions import DuplicateBatch, PlanNotFound, PlanRuleViolation
 from services.plans.schemas import PlanCreate, PlanOut, PlanPatch, RebuildPage
+from shared.http.conditional import etag, if_match_version
 from shared.http.errors import FieldError, ProblemError, problem_responses
 from shared.pagination import Page, Pagination
 
@@ -29,20 +30,6 @@ _RULES: dict[str, tuple[int, str, str]] = {
     "closes_at_not_later": (409, "not_editable", "已发布的申报计划只能延后截止时间，不能提前。"),
     "version_conflict": (412, "version_conflict", "该申报计划已被他人修改，请刷新后重试。"),
 }
-
-
-def _etag(plan: PlanOut) -> str:
-    return f'"{plan.version}"'
-
-
-def _if_match(value: str | None) -> int | None:
-    """A PATCH may name the version it edits (If-Match, optional): a stale one is refused."""
-    if value is None:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
-        raise ProblemError(412, "version_conflict", "版本号无效，请刷新后重试。") from exc
 
 
 _FIELD_MESSAGES = {
@@ -114,10 +101,10 @@ async def update_plan(
             province_code=principal.province_code,
             changes=body.changes(),
             now=now,
-            if_match=_if_match(if_match),
+            if_match=if_match_version(if_match),
         )
     wake()
-    response.headers["ETag"] = _etag(plan)
+    response.headers["ETag"] = etag(plan.version)
     return plan
 
 
@@ -167,7 +154,7 @@ async def get_plan(
 ) -> PlanOut:
     async with _problems():
         plan = await service.get_plan(session, plan_id=plan_id, viewer=principal, now=now)
-    response.headers["ETag"] = _etag(plan)
+    response.headers["ETag"] = etag(plan.version)
     return plan
 
 

@@ -56,6 +56,7 @@ from services.registry.schemas import (
     RegionOut,
     RowErrorOut,
 )
+from shared.http.conditional import etag, if_match_version
 from shared.http.errors import FieldError, ProblemError, problem_responses
 from shared.pagination import Page, Pagination
 
@@ -99,19 +100,6 @@ def problems() -> Iterator[None]:
         raise ProblemError(status, exc.code, detail, errors=errors) from exc
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
-        raise ProblemError(412, "version_conflict", "版本号无效，请刷新后重试。") from exc
-
-
 # ---------------------------------------------------------------- regions
 
 
@@ -148,7 +136,7 @@ async def get_institution(
 ) -> InstitutionOut:
     with problems():
         institution = await service.get_institution(session, principal=principal, code=code)
-    response.headers["ETag"] = _etag(institution.version)
+    response.headers["ETag"] = etag(institution.version)
     return InstitutionOut.model_validate(institution)
 
 
@@ -168,9 +156,9 @@ async def update_profile(
     """The school's own base info (完善基础信息); `profile_completed` tells whether it may apply."""
     with problems():
         institution = await service.update_profile(
-            session, principal=principal, code=code, profile=body.model_dump(), if_match=_if_match(if_match)
+            session, principal=principal, code=code, profile=body.model_dump(), if_match=if_match_version(if_match)
         )
-    response.headers["ETag"] = _etag(institution.version)
+    response.headers["ETag"] = etag(institution.version)
     return InstitutionOut.model_validate(institution)
 
 
@@ -278,7 +266,7 @@ async def search_certificates(
 async def get_certificate(session: DbSession, certificate_id: uuid.UUID, response: Response) -> CertificateOut:
     with problems():
         out = _certificate_out(await service.get_certificate(session, certificate_id=certificate_id))
-    response.headers["ETag"] = _etag(out.version)
+    response.headers["ETag"] = etag(out.version)
     return out
 
 
@@ -322,10 +310,10 @@ async def set_certificate_majors(
             principal=principal,
             certificate_id=certificate_id,
             major_codes=body.major_codes,
-            if_match=_if_match(if_match),
+            if_match=if_match_version(if_match),
         )
     out = _certificate_out(view)
-    response.headers["ETag"] = _etag(out.version)
+    response.headers["ETag"] = etag(out.version)
     return out
 
 

@@ -193,6 +193,14 @@ async def get_institution(session: AsyncSession, *, principal: Principal, code: 
     return institution
 
 
+def _require_version(if_match: int | None, *, current: int, subject: str) -> None:
+    """A change names the version it was based on (If-Match): missing is 428, stale is 412."""
+    if if_match is None:
+        raise PreconditionRequired(subject)
+    if if_match != current:
+        raise VersionConflict(subject)
+
+
 async def update_profile(
     session: AsyncSession, *, principal: Principal, code: str, profile: Mapping[str, str | None], if_match: int | None
 ) -> Institution:
@@ -202,10 +210,7 @@ async def update_profile(
         institution = await session.get(Institution, code, with_for_update=True)
         if institution is None or principal.institution_code != code:
             raise InstitutionNotFound(code)
-        if if_match is None:
-            raise PreconditionRequired(code)
-        if if_match != institution.version:
-            raise VersionConflict(code)
+        _require_version(if_match, current=institution.version, subject=code)
         current = {name: getattr(institution, name) for name in domain.PROFILE_FIELDS}
         merged = domain.merge_profile(current, profile)
         errors = domain.profile_format_errors(profile)
@@ -636,10 +641,7 @@ async def set_certificate_majors(
         cert = await session.get(Certificate, certificate_id, with_for_update=True)
         if cert is None or not _may_manage(principal, cert.org_id):
             raise NotFound("certificate")
-        if if_match is None:
-            raise PreconditionRequired("certificate")
-        if if_match != cert.version:
-            raise VersionConflict("certificate")
+        _require_version(if_match, current=cert.version, subject="certificate")
         unknown = await _unknown_majors(session, codes)
         if unknown:
             raise UnknownMajors(unknown)

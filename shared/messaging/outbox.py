@@ -81,7 +81,7 @@ async def stage(session: AsyncSession, *events: Event[Any], producer: str | None
 
 def _headers(event: Event[Any]) -> dict[str, Any]:
     headers: dict[str, Any] = {"correlation_id": event.correlation_id, **trace_headers()}
-    secrets = sorted(getattr(type(event.data), "SECRET_FIELDS", ()))
+    secrets = sorted(type(event.data).SECRET_FIELDS)
     if secrets:
         headers[SECRET_FIELDS_HEADER] = secrets
     return headers

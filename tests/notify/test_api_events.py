@@ -258,8 +258,7 @@ async def test_a_result_for_a_school_without_a_known_mobile_alerts_the_operators
         response = await notify.client.get(
             "/api/v1/notifications", headers=tokens.headers("operator", account_id=operator.data.account_id)
         )
-        found = [n for n in response.json()["items"] if unknown.code in n["body"]]
-        return found if found else []
+        return [n for n in response.json()["items"] if unknown.code in n["body"]]
 
     [alert] = await f.eventually(alerts)
     assert alert["title"] == "短信无法发送" and "审核通过" in alert["body"]

@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from shared.auth.keys import SigningKey, TokenIssuer, generate_private_pem
+from shared.auth.keys import TokenIssuer
 from shared.auth.principal import Principal, Role
 from shared.auth.verifier import InvalidToken, TokenVerifier
+from shared.testing.tokens import TestTokens
 
 SCHOOL = Principal(account_id="a-1", account="4145010867", role=Role.institution, institution_code="4145010867")
 
 
 def issuer() -> TokenIssuer:
-    return TokenIssuer(current=SigningKey.from_pem(generate_private_pem()), issuer="onex-identity", audience="onex")
+    """A signing key of its own, as identity has before and after a rotation."""
+    return TestTokens().issuer
 
 
 class ChangingJwks:
